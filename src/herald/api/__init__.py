@@ -1,0 +1,1 @@
+"""The HTTP edge: Backstage-shaped routes, wire formats and error bodies."""
