@@ -15,9 +15,9 @@ from herald.core.model import (
     Status,
     severities_at_least,
 )
-from herald.core.ports import NewNotification, StoredRow
+from herald.core.ports import NewNotification, Outbox, StoredRow, route_key
 from herald.core.settings_model import StoredSetting
-from herald.store.database import Database, Dialect, Row
+from herald.store.database import Database, Dialect, Executor, Row
 
 COLUMNS = ("id, user_ref, created, saved, read, updated, origin, title, description, link, topic, "
            "severity, scope, icon")
@@ -28,6 +28,11 @@ _B_COLS = ("b.id, NULL, b.created, s.saved, s.read, b.updated, b.origin, b.title
            "b.link, b.topic, b.severity, b.scope, b.icon")
 
 _ORDER_COLUMN = {"user": "user_ref"}
+_FIELDS = ("id", "created", "saved", "read", "updated", "origin", "title", "description", "link", "topic",
+           "severity", "scope", "icon")
+_N_ORDER: dict[str, str | None] = {f: f"n.{f}" for f in _FIELDS} | {"user": "n.user_ref"}
+_B_ORDER: dict[str, str | None] = ({f: f"b.{f}" for f in _FIELDS}
+                                   | {"user": None, "read": "s.read", "saved": "s.saved"})
 
 _UPSERT_SET = (
     "title = excluded.title, "
@@ -135,7 +140,16 @@ class SqlNotificationStore:
         }
 
     async def save_user_notifications(self, base: NewNotification, users: Sequence[str],
-                                      ids: Sequence[str]) -> list[StoredRow]:
+                                      ids: Sequence[str], outbox: Outbox | None = None) -> list[StoredRow]:
+        if outbox is not None and outbox.entries:
+            async with self.db.transaction() as tx:
+                stored = await self._upsert_users(tx, base, users, ids)
+                await self._write_outbox(tx, outbox, {r.notification.user or "": r for r in stored})
+            return stored
+        return await self._upsert_users(self.db, base, users, ids)
+
+    async def _upsert_users(self, ex: Executor, base: NewNotification, users: Sequence[str],
+                            ids: Sequence[str]) -> list[StoredRow]:
         if not users:
             return []
         params = self._base_params(base)
@@ -144,7 +158,7 @@ class SqlNotificationStore:
             params["users"] = list(users)
         else:
             params["pairs"] = self.d.encode_list([[i, u] for i, u in zip(ids, users, strict=True)])
-        rows = await self.db.fetch(self._insert_users_sql, params)  # one atomic statement
+        rows = await ex.fetch(self._insert_users_sql, params)  # one atomic statement
         by_user = {r[1]: _row_to_notification(r) for r in rows}
         fresh_ids = set(ids)
         out: list[StoredRow] = []
@@ -154,7 +168,8 @@ class SqlNotificationStore:
                 out.append(StoredRow(n, n.id in fresh_ids))
         return out
 
-    async def save_broadcast(self, base: NewNotification, id: str) -> StoredRow:
+    async def save_broadcast(self, base: NewNotification, id: str, outbox: Outbox | None = None
+                             ) -> StoredRow:
         params = self._base_params(base)
         params["id"] = id
         async with self.db.transaction() as tx:
@@ -165,7 +180,72 @@ class SqlNotificationStore:
                 # A scoped re-send is unread again for everyone (spec §11.12).
                 await tx.execute("UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id = :id",
                                  {"id": n.id})
-        return StoredRow(n, n.id == id)
+            stored = StoredRow(n, n.id == id)
+            if outbox is not None and outbox.entries:
+                await self._write_outbox(tx, outbox, {"": stored})
+        return stored
+
+    # -- the delivery ledger (transactional outbox) ---------------------------------------------
+
+    async def _write_outbox(self, tx: Executor, outbox: Outbox, stored: dict[str, StoredRow]) -> None:
+        """Supersede pending deliveries of the same scope and destination, then insert the new ones.
+
+        Two statements at most, whatever the number of entries. An entry without a notification id
+        takes the id of the row stored for its user (`""` is the broadcast); `resend` tells the
+        processor that the notification was updated in place."""
+        ids: list[str] = []
+        nids: list[str] = []
+        users: list[str | None] = []
+        channels: list[str] = []
+        targets: list[str | None] = []
+        route_keys: list[str] = []
+        resends: list[bool] = []
+        for e in outbox.entries:
+            if e.notification_id is not None:
+                nid, resend = e.notification_id, False
+            else:
+                row = stored.get(e.user or "")
+                if row is None:
+                    continue
+                nid, resend = row.notification.id, not row.fresh
+            ids.append(e.id)
+            nids.append(nid)
+            users.append(e.user)
+            channels.append(e.channel)
+            targets.append(e.target)
+            route_keys.append(route_key(e.channel, e.user, e.target))
+            resends.append(resend)
+        if not ids:
+            return
+        d = self.d
+        common = {"send_id": outbox.send_id, "origin": outbox.origin, "scope": outbox.scope,
+                  "snapshot": outbox.snapshot, "now": outbox.now}
+        if outbox.scope is not None:
+            await tx.execute(
+                "UPDATE delivery SET status = 'superseded', updated = :now, next_attempt_at = :now, "
+                "detail = 'superseded by a scoped re-send' "
+                "WHERE origin = :origin AND scope = :scope AND status IN ('pending', 'dead') AND "
+                + d.in_list("route_key", "route_keys"),
+                {"now": outbox.now, "origin": outbox.origin, "scope": outbox.scope,
+                 "route_keys": d.encode_list(route_keys)})
+        columns = ("INSERT INTO delivery (id, send_id, notification_id, user_ref, channel, target, route_key, "
+                   "resend, origin, scope, snapshot, status, attempts, next_attempt_at, created, updated) ")
+        if d.name == "postgresql":
+            await tx.execute(
+                columns + "SELECT x.id, :send_id, x.nid, x.usr, x.ch, x.tgt, x.rk, x.rs, :origin, :scope, "
+                ":snapshot, 'pending', 0, :now, :now, :now FROM unnest(:ids::uuid[], :nids::uuid[], "
+                ":users::text[], :channels::text[], :targets::text[], :route_keys::text[], :resends::boolean[]) "
+                "AS x(id, nid, usr, ch, tgt, rk, rs)",
+                {**common, "ids": ids, "nids": nids, "users": users, "channels": channels,
+                 "targets": targets, "route_keys": route_keys, "resends": resends})
+        else:
+            rows = [list(r) for r in zip(ids, nids, users, channels, targets, route_keys, resends, strict=True)]
+            await tx.execute(
+                columns + "SELECT json_extract(j.value, '$[0]'), :send_id, json_extract(j.value, '$[1]'), "
+                "json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), "
+                "json_extract(j.value, '$[5]'), json_extract(j.value, '$[6]'), :origin, :scope, :snapshot, "
+                "'pending', 0, :now, :now, :now FROM json_each(:rows) AS j",
+                {**common, "rows": d.encode_list(rows)})
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -196,17 +276,17 @@ class SqlNotificationStore:
         return sql, w.params
 
     @staticmethod
-    def _order_sql(order: Sequence[OrderField]) -> str:
-        if not order:
-            return "created DESC"
-        parts = []
-        for o in order:
-            col = _ORDER_COLUMN.get(o.field, o.field)
-            if o.direction == "desc":
-                parts.append(f"{col} DESC NULLS FIRST")
-            else:
-                parts.append(f"{col} ASC NULLS LAST")
-        return ", ".join(parts)
+    def _order_sql(order: Sequence[OrderField], columns: dict[str, str | None] | None = None) -> str:
+        """ORDER BY terms; with `columns`, for one branch of the union (None = constant, skipped)."""
+        terms = []
+        for o in order or (OrderField("created", "desc"),):
+            col: str | None = _ORDER_COLUMN.get(o.field, o.field)
+            if columns is not None:
+                col = columns.get(o.field)
+                if col is None:
+                    continue
+            terms.append(f"{col} DESC NULLS FIRST" if o.direction == "desc" else f"{col} ASC NULLS LAST")
+        return ", ".join(terms)
 
     async def list_page(self, user: str, query: ListQuery) -> Page:
         count_sql, params = self._count_sql(query.filter)
@@ -214,9 +294,24 @@ class SqlNotificationStore:
         if query.limit == 0:
             row = await self.db.fetchrow(f"SELECT {count_sql}", params)
             return Page([], int(row[0]) if row else 0)
-        union, union_params = self._union(query.filter)
-        params.update(union_params)
-        sql = (f"SELECT items.*, ({count_sql}) AS total FROM ({union}) AS items "
+        f = query.filter
+        w = _Where(self.d)
+        n_where = w.build(f, _branch_cols("n", "n"))
+        b_where = w.build(f, _branch_cols("b", "s"))
+        params.update(w.params)
+        n_sql = (f"SELECT {_N_COLS} FROM notification n WHERE n.user_ref = :user"
+                 + (f" AND {n_where}" if n_where else ""))
+        b_sql = (f"SELECT {_B_COLS} FROM broadcast b LEFT JOIN broadcast_user_status s "
+                 "ON s.broadcast_id = b.id AND s.user_ref = :user" + (f" WHERE {b_where}" if b_where else ""))
+        if query.limit is not None:
+            # Top-N in each branch first: the page is within the union of both branches' first
+            # offset+limit rows, and each branch can walk its (user_ref, created) index.
+            n_order = self._order_sql(query.order, _N_ORDER)
+            b_order = self._order_sql(query.order, _B_ORDER)
+            n_sql = f"SELECT * FROM ({n_sql} ORDER BY {n_order} LIMIT :branch_limit) AS nb"
+            b_sql = f"SELECT * FROM ({b_sql}{' ORDER BY ' + b_order if b_order else ''} LIMIT :branch_limit) AS bb"
+            params["branch_limit"] = query.limit + query.offset
+        sql = (f"SELECT items.*, ({count_sql}) AS total FROM ({n_sql} UNION ALL {b_sql}) AS items "
                f"ORDER BY {self._order_sql(query.order)}")
         if query.limit is not None:
             sql += " LIMIT :limit"
@@ -252,11 +347,10 @@ class SqlNotificationStore:
 
     async def status(self, user: str) -> Status:
         sql = (
-            "SELECT "
-            "(SELECT count(*) FROM notification WHERE user_ref = :user AND read IS NULL), "
-            "(SELECT count(*) FROM notification WHERE user_ref = :user AND read IS NOT NULL), "
-            "(SELECT count(*) FROM broadcast), "
-            "(SELECT count(*) FROM broadcast_user_status WHERE user_ref = :user AND read IS NOT NULL)"
+            "SELECT n.unread, n.read, (SELECT count(*) FROM broadcast), "
+            "(SELECT count(*) FROM broadcast_user_status WHERE user_ref = :user AND read IS NOT NULL) "
+            "FROM (SELECT count(*) FILTER (WHERE read IS NULL) AS unread, "
+            "count(*) FILTER (WHERE read IS NOT NULL) AS read FROM notification WHERE user_ref = :user) AS n"
         )
         row = await self.db.fetchrow(sql, {"user": user})
         assert row is not None
