@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 
+from herald.api.admin import AdminApi
 from herald.api.app import create_app, health_routes
+from herald.api.deliveries import DeliveriesApi
 from herald.api.herald_routes import HeraldApi
 from herald.api.notifications import NotificationsApi
 from herald.api.openapi import openapi_document
@@ -23,15 +26,19 @@ from herald.auth.keys import load_or_create_signing_key
 from herald.catalog.file_catalog import FileCatalog
 from herald.config import HeraldConfig
 from herald.core.clock import SystemClock
-from herald.core.model import WEB_CHANNEL
+from herald.core.errors import AuthenticationError
+from herald.core.model import WEB_CHANNEL, Principal
 from herald.core.ports import SignalPublisher
 from herald.core.service import NotificationService
 from herald.core.settings_model import ChannelSetting, OriginSetting, SettingsDocument, TopicSetting
 from herald.core.tasks import spawn
+from herald.processors.runtime import DeliveryRuntime, delivery_settings, load_configured_processors
 from herald.retention import RetentionJob
+from herald.signals import Signals, SignalsWsProtocol
 from herald.store import migrate
 from herald.store.database import Database, connect
 from herald.store.sql_store import SqlNotificationStore
+from herald.web import web_routes
 
 _log = logging.getLogger("herald")
 
@@ -65,11 +72,6 @@ def auth_config(config: HeraldConfig) -> AuthConfig:
     return auth.model_copy(update=updates) if updates else auth
 
 
-class _NoSignals:
-    async def publish(self, signals: Any) -> None:
-        return None
-
-
 @dataclass
 class Herald:
     """Everything one process runs, wired."""
@@ -79,9 +81,10 @@ class Herald:
     catalog: FileCatalog
     authenticator: Authenticator
     service: NotificationService
-    signals: SignalPublisher
+    signals: Signals
     routes: list[BaseRoute]
     background: list[Any] = field(default_factory=list)
+    deliveries: DeliveryRuntime | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -90,8 +93,24 @@ class Herald:
                                      name="catalog-watch"))
         retention = RetentionJob(self.service, self.config.notifications.retention_ms)
         self._tasks.append(spawn(retention.run_forever(), name="retention"))
+        await self.signals.start()
+        if self.deliveries is not None:
+            await self.deliveries.start()
+
+    async def close_connections(self) -> None:
+        """Before the server drains: end WebSockets and SSE streams (streams never end by themselves)."""
+        await self.signals.close_connections()
+
+    async def reload_catalog(self) -> dict[str, Any]:
+        swapped = await self.catalog.reload()
+        users, groups, others = self.catalog.snapshot.counts()
+        return {"reloaded": swapped, "users": users, "groups": groups, "entities": others,
+                "errors": [str(e) for e in self.catalog.errors]}
 
     async def stop(self) -> None:
+        if self.deliveries is not None:
+            await self.deliveries.stop()
+        await self.signals.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -101,24 +120,41 @@ class Herald:
         await self.db.close()
 
 
-async def build(config: HeraldConfig) -> Herald:
+async def build(config: HeraldConfig, *, ws_protocol_class: type[SignalsWsProtocol] | None = None) -> Herald:
     data = config.data_path
     data.mkdir(parents=True, exist_ok=True)
     url = config.database.url
     assert url is not None
     if config.database.migrate_on_start:
         await migrate.upgrade_async(url)
-    db = await connect(url)
     catalog = FileCatalog.from_files(config.catalog.files) if config.catalog.files else FileCatalog.demo()
+    clock = SystemClock()
+    # processors and their settings are validated before anything is opened: a bad one stops start-up
+    processors = load_configured_processors(config.notifications.processors, app_base_url=config.app.base_url,
+                                            directory=catalog, data_dir=data, clock=clock)
+    delivery = delivery_settings((config.notifications.model_extra or {}).get("delivery"))
+    db = await connect(url)
     authenticator = Authenticator(auth_config(config), load_or_create_signing_key(data))
     from herald.core.settings_model import SettingsPolicy
 
-    channels = [WEB_CHANNEL]
+    channels = [WEB_CHANNEL, *(p.name for p in processors)]
     policy = SettingsPolicy(default_settings(config.notifications.default_settings), channels)
-    signals: SignalPublisher = _NoSignals()
+    deliveries = DeliveryRuntime.create(processors, db, policy, delivery, clock)
+
+    async def authenticate_request(request: Request) -> Principal:
+        client = request.client
+        principal = await authenticator.authenticate(request.headers.get("authorization"), request.headers,
+                                                     client.host if client else None)
+        if principal is None:
+            raise AuthenticationError("Missing credentials")
+        return principal
+
+    signals = Signals(config.signals, db, authenticate_token=authenticator.authenticate_token,
+                      authenticate_request=authenticate_request, ws_protocol_class=ws_protocol_class)
+    publisher: SignalPublisher = signals.publisher
     service = NotificationService(
-        store=SqlNotificationStore(db), resolver=catalog, signals=signals, policy=policy,
-        clock=SystemClock(), app_base_url=config.app.base_url,
+        store=SqlNotificationStore(db), resolver=catalog, signals=publisher, policy=policy,
+        clock=clock, app_base_url=config.app.base_url, hooks=deliveries.hooks,
     )
     api = NotificationsApi(service, authenticator, max_body_bytes=config.server.max_body_bytes,
                            openapi=openapi_document)
@@ -127,7 +163,11 @@ async def build(config: HeraldConfig) -> Herald:
         return [{"ref": u.ref, "displayName": u.display_name, "email": u.email} for u in catalog.users()]
 
     herald_api = HeraldApi(jwks=authenticator.jwks, issue_dev_token=authenticator.issue_dev_token,
-                           users=directory, dev=authenticator.config.dev)
+                           users=directory, dev=authenticator.config.dev,
+                           authenticate=authenticator.authenticate,
+                           issue_user_token=authenticator.issue_user_token,
+                           app_base_url=config.app.base_url,
+                           proxy=authenticator.config.proxy is not None)
 
     async def ready() -> bool:
         try:
@@ -136,18 +176,46 @@ async def build(config: HeraldConfig) -> Herald:
         except Exception:
             return False
 
-    routes: list[BaseRoute] = [*health_routes(ready), *api.routes(), *herald_api.routes()]
-    return Herald(config=config, db=db, catalog=catalog, authenticator=authenticator, service=service,
-                  signals=signals, routes=routes)
+    herald = Herald(config=config, db=db, catalog=catalog, authenticator=authenticator, service=service,
+                    signals=signals, routes=[], deliveries=deliveries)
+    herald.routes = [
+        *health_routes(ready), *api.routes(), *signals.routes(), *herald_api.routes(),
+        *DeliveriesApi(deliveries, authenticator, clock).routes(),
+        *AdminApi(authenticator, herald.reload_catalog).routes(),
+        *web_routes(),  # last: it serves `/`
+    ]
+    return herald
 
 
-def asgi_app(config: HeraldConfig) -> Starlette:
+async def build_worker(config: HeraldConfig) -> tuple[DeliveryRuntime, Database, FileCatalog]:
+    """What `herald worker` runs: the configured processors and the delivery worker, no HTTP.
+
+    The caller starts `runtime.start(run_worker=True)`, and stops the runtime and closes the
+    database when done."""
+    url = config.database.url
+    assert url is not None
+    if config.database.migrate_on_start:
+        await migrate.upgrade_async(url)
+    catalog = FileCatalog.from_files(config.catalog.files) if config.catalog.files else FileCatalog.demo()
+    clock = SystemClock()
+    processors = load_configured_processors(config.notifications.processors, app_base_url=config.app.base_url,
+                                            directory=catalog, data_dir=config.data_path, clock=clock)
+    delivery = delivery_settings((config.notifications.model_extra or {}).get("delivery"))
+    from herald.core.settings_model import SettingsPolicy
+
+    policy = SettingsPolicy(default_settings(config.notifications.default_settings),
+                            [WEB_CHANNEL, *(p.name for p in processors)])
+    db = await connect(url)
+    return DeliveryRuntime.create(processors, db, policy, delivery, clock), db, catalog
+
+
+def asgi_app(config: HeraldConfig, *, ws_protocol_class: type[SignalsWsProtocol] | None = None) -> Starlette:
     """The whole service as one ASGI app; parts are built in the lifespan (no work at import)."""
     holder: dict[str, Herald] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        herald = await build(config)
+        herald = await build(config, ws_protocol_class=ws_protocol_class)
         holder["herald"] = herald
         app.router.routes.extend(herald.routes)
         app.state.herald = herald
@@ -158,3 +226,28 @@ def asgi_app(config: HeraldConfig) -> Starlette:
             await herald.stop()
 
     return create_app([], lifespan=lifespan)
+
+
+def run_server(config: HeraldConfig) -> None:
+    """Serve until interrupted: uvicorn with Herald's signals WebSocket protocol (spec §4.3)."""
+    import uvicorn
+
+    from herald.signals import make_ws_protocol, uvicorn_ws_options
+
+    ws_protocol = make_ws_protocol()
+    app = asgi_app(config, ws_protocol_class=ws_protocol)
+
+    class _Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            herald: Herald | None = getattr(app.state, "herald", None)
+            if herald is not None:
+                await herald.close_connections()
+            await super().shutdown(sockets)
+
+    uv = uvicorn.Config(
+        app, host=config.server.host, port=config.server.port, log_level="info",
+        access_log=config.server.access_log, lifespan="on", timeout_graceful_shutdown=10,
+        server_header=False,
+        **uvicorn_ws_options(ws_protocol, ping_interval_seconds=config.signals.ping_interval_seconds),
+    )
+    _Server(uv).run()

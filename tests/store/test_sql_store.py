@@ -14,7 +14,7 @@ from herald.store import migrate
 from herald.store.database import Database, connect
 from herald.store.sql_store import SqlNotificationStore
 
-U, O = "user:default/john.doe", "user:default/jane.doe"
+U, OTHER = "user:default/john.doe", "user:default/jane.doe"
 
 
 def base(created: int, title: str = "t", **kw: Any) -> NewNotification:
@@ -41,7 +41,7 @@ async def test_round_trip_of_every_field(db: Database) -> None:
     assert n is not None
     assert (n.user, n.title, n.description, n.link, n.severity, n.topic, n.icon, n.origin) == (
         U, "Title", "Desc", "/catalog", "critical", "tp", "docs", "o")
-    assert await s.get(O, i) is None
+    assert await s.get(OTHER, i) is None
 
 
 async def test_listing_filters_order_and_paging(db: Database) -> None:
@@ -50,7 +50,7 @@ async def test_listing_filters_order_and_paging(db: Database) -> None:
     for k, (sev, topic) in enumerate([("low", "b"), ("high", "a"), ("normal", None), ("critical", "c")]):
         ids += await send(s, [U], base(1000 + 10 * k, f"Item {k} ÜNÏCÖDÉ" if k == 2 else f"Item {k}",
                                        severity=sev, topic=topic))
-    await send(s, [O], base(5000, "other"))
+    await send(s, [OTHER], base(5000, "other"))
     bcast = (await s.save_broadcast(base(1005, "broadcast 100%"), nid())).notification.id
     page = await s.list_page(U, ListQuery())
     assert [n.id for n in page.notifications] == [ids[3], ids[2], ids[1], bcast, ids[0]]
@@ -85,10 +85,10 @@ async def test_read_saved_and_status_per_user(db: Database) -> None:
     rows = await s.mark(U, [b], read=None, saved=True, now=4000)
     assert (rows[0].read, rows[0].saved) == (3000, 4000)          # saving keeps it read
     assert (await s.status(U)).read == 2 and (await s.status(U)).unread == 0
-    assert (await s.status(O)).unread == 1                        # O still sees the broadcast unread
-    other = await s.list_page(O, ListQuery(ListFilter(read=False)))
+    assert (await s.status(OTHER)).unread == 1                        # OTHER still sees the broadcast unread
+    other = await s.list_page(OTHER, ListQuery(ListFilter(read=False)))
     assert [n.id for n in other.notifications] == [b]
-    assert await s.mark(O, [mine], read=True, saved=None, now=5000) == []   # not O's
+    assert await s.mark(OTHER, [mine], read=True, saved=None, now=5000) == []   # not OTHER's
     assert (await s.get(U, mine)).read == 3000  # type: ignore[union-attr]
 
 

@@ -13,8 +13,11 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Herald: self-hosted notifications.")
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The org catalog.")
+deliveries_app = typer.Typer(no_args_is_help=True, help="Durable deliveries (email, webhooks, Slack): "
+                             "inspect them, list dead letters, retry.")
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(deliveries_app, name="deliveries")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file "
                                                  "(default: $HERALD_CONFIG, else built-in defaults).")]
@@ -39,9 +42,7 @@ def serve(
                                               help="Demo org and dev sign-in (loopback only).")] = None,
 ) -> None:
     """Run the service."""
-    import uvicorn
-
-    from herald.bootstrap import asgi_app
+    from herald.bootstrap import run_server
 
     overrides: dict[str, Any] = {"server": {}}
     if host:
@@ -50,7 +51,7 @@ def serve(
         overrides["server"]["port"] = port
     cfg = _load(config, overrides)
     if demo is None:
-        demo = config is None and not cfg.catalog.files
+        demo = cfg.demo or (config is None and not cfg.catalog.files)
     cfg.demo = demo
     if demo and cfg.server.host not in ("127.0.0.1", "localhost", "::1"):
         typer.secho("--demo enables dev sign-in and is only allowed on a loopback address", fg="red", err=True)
@@ -65,8 +66,20 @@ def serve(
             "                      (uses the demo sender token in " + str(cfg.data_path) + ")"
         )
     _ensure_demo_sender(cfg) if demo else None
-    uvicorn.run(asgi_app(cfg), host=cfg.server.host, port=cfg.server.port, log_level="info",
-                access_log=cfg.server.access_log, lifespan="on", ws_ping_interval=None)
+    _check_processors(cfg)
+    run_server(cfg)
+
+
+def _check_processors(cfg: Any) -> None:
+    """Refuse to start, with one line, when a processor's configuration is wrong."""
+    from herald.processors import ProcessorConfigError
+    from herald.processors.runtime import check_configuration
+
+    try:
+        check_configuration(cfg.notifications.processors, (cfg.notifications.model_extra or {}).get("delivery"))
+    except ProcessorConfigError as e:
+        typer.secho(f"configuration error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 def _redact(url: str | None) -> str:
@@ -194,6 +207,241 @@ def send(
     typer.echo(f"sent to {len(sent)} inbox(es)")
     json.dump(sent, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+# -- deliveries -------------------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate the processors' configuration, print "
+                                                        "it (secrets redacted) and exit.")] = False,
+) -> None:
+    """Deliver from the ledger without serving HTTP. Run any number of them; on the servers set
+    notifications.delivery.worker: external so that only workers deliver."""
+    import asyncio
+
+    cfg = _load(config)
+    raise typer.Exit(asyncio.run(_run_worker(cfg, check)))
+
+
+async def _run_worker(cfg: Any, check: bool) -> int:
+    import asyncio
+    import signal
+
+    from herald.bootstrap import build_worker
+    from herald.core.tasks import spawn
+    from herald.processors import ProcessorConfigError
+
+    try:
+        runtime, db, catalog = await build_worker(cfg)
+    except ProcessorConfigError as e:
+        typer.secho(f"configuration error: {e}", fg="red", err=True)
+        return 2
+    try:
+        if check:
+            for p in runtime.describe():
+                typer.echo(f"{p['name']} ({p['kind']}): {json.dumps(p['settings'])}")
+            if not runtime.processors:
+                typer.echo("no processors are configured (notifications.processors)")
+            return 0
+        if not runtime.processors:
+            typer.secho("no processors are configured (notifications.processors): nothing to deliver",
+                        fg="red", err=True)
+            return 2
+        try:
+            await runtime.start(run_worker=True)
+        except ProcessorConfigError as e:
+            typer.secho(f"configuration error: {e}", fg="red", err=True)
+            return 2
+        watch = spawn(catalog.watch(cfg.catalog.watch_interval_seconds)) if cfg.catalog.watch and catalog.paths \
+            else None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"herald worker {runtime.worker.worker_id}: delivering {', '.join(runtime.channels)}")
+        await stop.wait()
+        typer.echo("stopping: letting in-flight deliveries finish")
+        if watch is not None:
+            watch.cancel()
+        await runtime.stop()
+        return 0
+    finally:
+        await db.close()
+
+
+async def _ledger(cfg: Any) -> Any:
+    from herald.processors.runtime import Ledger
+    from herald.store.database import connect
+
+    return Ledger(await connect(cfg.database.url))
+
+
+def _print_rows(rows: list[Any], as_json: bool) -> None:
+    if as_json:
+        json.dump([r.to_json() for r in rows], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if not rows:
+        typer.echo("no deliveries")
+        return
+    for r in rows:
+        who = r.user or "-"
+        if r.target:
+            who = f"{who} -> {r.target}" if r.user else r.target
+        typer.echo(f"{r.id}  {r.status:<10} {r.channel:<12} attempts={r.attempts:<3} {who}  "
+                   f"{(r.detail or '')[:100]}")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+LimitOpt = Annotated[int, typer.Option(help="At most this many rows.")]
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    notification: Annotated[str | None, typer.Option(help="Deliveries of this notification id.")] = None,
+    send: Annotated[str | None, typer.Option(help="Deliveries of one send (its sendId).")] = None,
+    status: Annotated[str | None, typer.Option(help="pending|delivering|delivered|skipped|dead|superseded")] = None,
+    channel: Annotated[str | None, typer.Option(help="Email, Webhook, SlackNotificationProcessor …")] = None,
+    limit: LimitOpt = 100,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List deliveries of a notification, of a send, or by status."""
+    import asyncio
+
+    if not (notification or send or status):
+        typer.secho("give --notification, --send or --status", fg="red", err=True)
+        raise typer.Exit(2)
+    cfg = _load(config)
+
+    async def run() -> list[Any]:
+        ledger = await _ledger(cfg)
+        try:
+            rows: list[Any] = await ledger.find(notification=notification, send=send, status=status,
+                                                channel=channel, limit=limit)
+            return rows
+        finally:
+            await ledger.db.close()
+
+    _print_rows(_guarded(lambda: asyncio.run(run())), as_json)
+
+
+@deliveries_app.command("dead")
+def deliveries_dead(channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+                    limit: LimitOpt = 100, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """List dead letters: deliveries that failed permanently or ran out of attempts."""
+    import asyncio
+
+    cfg = _load(config)
+
+    async def run() -> list[Any]:
+        ledger = await _ledger(cfg)
+        try:
+            rows: list[Any] = await ledger.find(status="dead", channel=channel, limit=limit)
+            return rows
+        finally:
+            await ledger.db.close()
+
+    _print_rows(asyncio.run(run()), as_json)
+
+
+@deliveries_app.command("show")
+def deliveries_show(id: Annotated[str, typer.Argument(help="Delivery id.")], config: ConfigOpt = None) -> None:
+    """One delivery with every attempt (JSON)."""
+    import asyncio
+
+    cfg = _load(config)
+
+    async def run() -> dict[str, Any] | None:
+        ledger = await _ledger(cfg)
+        try:
+            record = await ledger.get(id)
+            if record is None:
+                return None
+            body: dict[str, Any] = record.to_json()
+            body["attempts"] = [a.to_json() for a in await ledger.attempts(record.id)]
+            return body
+        finally:
+            await ledger.db.close()
+
+    body = asyncio.run(run())
+    if body is None:
+        typer.secho(f"no delivery with id {id}", fg="red", err=True)
+        raise typer.Exit(1)
+    json.dump(body, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead delivery ids.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Retry every dead letter.")] = False,
+    channel: Annotated[str | None, typer.Option(help="With --all-dead: only this channel.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Queue dead letters again, with a fresh budget of attempts (a running worker picks them up)."""
+    import asyncio
+
+    from herald.core.clock import SystemClock
+
+    if not ids and not all_dead:
+        typer.secho("give delivery ids or --all-dead", fg="red", err=True)
+        raise typer.Exit(2)
+    cfg = _load(config)
+
+    async def run() -> list[str]:
+        ledger = await _ledger(cfg)
+        now = SystemClock().now_ms()
+        try:
+            if all_dead:
+                n = await ledger.retry_dead(now=now, channel=channel)
+                return [f"queued {n} dead deliveries again"]
+            out = []
+            for i in ids or []:
+                record = await ledger.retry(i, now=now)
+                out.append(f"{record.id}  {record.status}")
+            return out
+        finally:
+            await ledger.db.close()
+
+    for line in _guarded(lambda: asyncio.run(run())):
+        typer.echo(line)
+
+
+@deliveries_app.command("stats")
+def deliveries_stats(config: ConfigOpt = None) -> None:
+    """Number of deliveries per channel and status."""
+    import asyncio
+
+    cfg = _load(config)
+
+    async def run() -> dict[str, dict[str, int]]:
+        ledger = await _ledger(cfg)
+        try:
+            counts: dict[str, dict[str, int]] = await ledger.counts()
+            return counts
+        finally:
+            await ledger.db.close()
+
+    counts = asyncio.run(run())
+    if not counts:
+        typer.echo("no deliveries")
+    for channel_name, by_status in counts.items():
+        typer.echo(f"{channel_name}: " + ", ".join(f"{k}={v}" for k, v in by_status.items()))
+
+
+def _guarded(call: Any) -> Any:
+    """Run `call`; an expected error (unknown id, not dead …) is printed, exit code 1."""
+    from herald.core.errors import HeraldError
+
+    try:
+        return call()
+    except HeraldError as e:
+        typer.secho(e.message, fg="red", err=True)
+        raise typer.Exit(1) from None
 
 
 def run() -> None:

@@ -33,16 +33,59 @@ class StoredRow:
     fresh: bool
 
 
+def route_key(channel: str, user: str | None, target: str | None) -> str:
+    """Where a delivery goes, as one indexed string: a scoped re-send supersedes pending deliveries
+    with the same origin, scope and route key, and finds the receipt of the earlier message."""
+    return f"{channel}|{user or ''}|{target or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One external delivery of a send: a (notification, user, channel, target) row of the ledger.
+
+    `id` is the delivery's stable idempotency key. `notification_id` None means "the id of the
+    row stored for `user`" (or of the broadcast), which is only known after the upsert: a scoped
+    re-send keeps the existing id."""
+
+    id: str
+    channel: str
+    user: str | None = None
+    target: str | None = None
+    notification_id: str | None = None
+
+    @property
+    def route_key(self) -> str:
+        return route_key(self.channel, self.user, self.target)
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """External deliveries to write in the same transaction as the notification (transactional
+    outbox). `snapshot` is the JSON of what they deliver, shared by every entry, so that a
+    delivery never needs the notification row (which users with Web disabled do not get)."""
+
+    send_id: str
+    origin: str
+    scope: str | None
+    snapshot: str
+    entries: tuple[OutboxEntry, ...]
+    now: int
+
+
 class NotificationStore(Protocol):
     async def save_user_notifications(
-        self, base: NewNotification, users: Sequence[str], ids: Sequence[str]
+        self, base: NewNotification, users: Sequence[str], ids: Sequence[str],
+        outbox: Outbox | None = None,
     ) -> list[StoredRow]:
         """Insert one row per user, or for scoped sends update the (user, origin, scope) row in place.
 
-        One transaction, a constant number of statements. Returns rows in `users` order."""
+        With an outbox, its deliveries are written in the same transaction (and pending deliveries
+        of the same scope and destination are superseded). One transaction, a constant number of
+        statements. Returns rows in `users` order."""
         ...
 
-    async def save_broadcast(self, base: NewNotification, id: str) -> StoredRow: ...
+    async def save_broadcast(self, base: NewNotification, id: str, outbox: Outbox | None = None
+                             ) -> StoredRow: ...
 
     async def list_page(self, user: str, query: ListQuery) -> Page: ...
 
@@ -51,7 +94,9 @@ class NotificationStore(Protocol):
     async def by_ids(self, user: str, ids: Sequence[str]) -> list[Notification]: ...
 
     async def mark(self, user: str, ids: Sequence[str], *, read: bool | None, saved: bool | None,
-                   now: int) -> None: ...
+                   now: int) -> list[Notification]:
+        """Change read/saved; return the caller-visible rows with these ids afterwards, newest first."""
+        ...
 
     async def status(self, user: str) -> Status: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from herald.core.clock import Clock
 from herald.core.entity_ref import is_user_ref
@@ -23,11 +23,20 @@ from herald.core.model import (
     Sent,
     Status,
 )
-from herald.core.ports import NewNotification, NotificationStore, RecipientResolver, Signal, SignalPublisher
+from herald.core.ports import (
+    NewNotification,
+    NotificationStore,
+    Outbox,
+    RecipientResolver,
+    Signal,
+    SignalPublisher,
+)
 from herald.core.rules import validate_payload
 from herald.core.settings_model import (
+    OriginSetting,
     SettingsDocument,
     SettingsPolicy,
+    StoredSetting,
     document_to_rows,
     rows_to_channels,
 )
@@ -45,14 +54,34 @@ def is_uuid(value: str) -> bool:
     return bool(_UUID.match(value))
 
 
+UserChannels = Mapping[str, Mapping[str, OriginSetting]]
+"""One user's stored settings grouped by channel -> origin (see `rows_to_channels`)."""
+
+
 class SendHooks:
     """Extension seam for processors (spec §3.5). The default does nothing.
 
-    `prepare` may rewrite the request (processOptions); `after_store` is told what was stored and
-    which resolved users were left out of the Web inbox by their settings."""
+    Called in this order for each send:
+
+    * `prepare` may rewrite the request (processOptions);
+    * `pre_process` may rewrite the notification shared by every recipient (preProcess, once per
+      send rather than once per user, so that the store write stays one set-based statement);
+    * `plan_deliveries` returns the external deliveries (an `Outbox`) that the store writes in the
+      same transaction as the notifications. It gets every resolved user, those left out of the
+      Web inbox included (spec §3.4.2 step 4), and every user's stored settings for all channels
+      (one query for all of them);
+    * `after_store` is told what was stored and which users were left out of the Web inbox."""
 
     async def prepare(self, principal: Principal, request: SendRequest) -> SendRequest:
         return request
+
+    async def pre_process(self, base: NewNotification, request: SendRequest) -> NewNotification:
+        return base
+
+    async def plan_deliveries(self, request: SendRequest, base: NewNotification, users: Sequence[str],
+                              web_disabled_users: Sequence[str],
+                              settings: Mapping[str, UserChannels]) -> Outbox | None:
+        return None
 
     async def after_store(self, request: SendRequest, origin: str, stored: Sequence[Sent],
                           web_disabled_users: Sequence[str], base: NewNotification) -> None:
@@ -97,9 +126,11 @@ class NotificationService:
             description=payload.description, link=payload.link, severity=payload.severity,
             topic=payload.topic, scope=payload.scope, icon=payload.icon,
         )
+        base = await self.hooks.pre_process(base, request)
         recipients = request.recipients
         if isinstance(recipients, BroadcastRecipients):
-            row = await self.store.save_broadcast(base, self.new_id())
+            outbox = await self.hooks.plan_deliveries(request, base, (), (), {})
+            row = await self.store.save_broadcast(base, self.new_id(), outbox)
             sent = [Sent(row.notification, row.fresh)]
             await self.signals.publish([Signal(NOTIFICATIONS_CHANNEL, _new(row.notification.id))])
             await self.hooks.after_store(request, origin, sent, (), base)
@@ -111,8 +142,11 @@ class NotificationService:
         except (ValueError, LookupError) as e:
             raise InputError("Failed to send user notifications", cause=e) from None
         users = list(dict.fromkeys(u for u in resolved if is_user_ref(u)))
-        enabled, disabled = await self._web_enabled(users, origin, payload.topic)
-        rows = await self.store.save_user_notifications(base, enabled, [self.new_id() for _ in enabled])
+        settings = await self._user_settings(users)
+        enabled, disabled = self._web_enabled(users, origin, payload.topic, settings)
+        outbox = await self.hooks.plan_deliveries(request, base, users, disabled, settings)
+        rows = await self.store.save_user_notifications(base, enabled, [self.new_id() for _ in enabled],
+                                                        outbox)
         sent = [Sent(r.notification, r.fresh) for r in rows]
         if sent:
             await self.signals.publish(
@@ -122,26 +156,30 @@ class NotificationService:
         await self.hooks.after_store(request, origin, sent, disabled, base)
         return sent
 
-    async def _web_enabled(self, users: list[str], origin: str, topic: str | None
-                           ) -> tuple[list[str], list[str]]:
-        """Split users by their Web-channel setting, evaluated for all of them with one query."""
+    async def _user_settings(self, users: list[str]) -> dict[str, UserChannels]:
+        """Every user's stored settings for every channel, with one query for all of them."""
         if not users:
-            return [], []
-        rows = await self.store.settings_rows(users, [WEB_CHANNEL])
-        by_user: dict[str, list[object]] = {}
+            return {}
+        rows = await self.store.settings_rows(users, self.policy.channels)
+        by_user: dict[str, list[StoredSetting]] = {}
         for r in rows:
             by_user.setdefault(r.user, []).append(r)
+        return {u: rows_to_channels(user_rows) for u, user_rows in by_user.items()}
+
+    def _web_enabled(self, users: list[str], origin: str, topic: str | None,
+                     settings: Mapping[str, UserChannels]) -> tuple[list[str], list[str]]:
+        """Split users by their Web-channel setting (users without stored rows share one answer)."""
         enabled: list[str] = []
         disabled: list[str] = []
-        empty: dict[str, dict[str, object]] = {}
-        default_on = self.policy.is_enabled(WEB_CHANNEL, origin, topic, empty)  # type: ignore[arg-type]
+        default_on: bool | None = None
         for u in users:
-            user_rows = by_user.get(u)
-            if user_rows is None:
+            user_channels = settings.get(u)
+            if user_channels is None:
+                if default_on is None:
+                    default_on = self.policy.is_enabled(WEB_CHANNEL, origin, topic, {})
                 ok = default_on
             else:
-                ok = self.policy.is_enabled(WEB_CHANNEL, origin, topic,
-                                            rows_to_channels(user_rows))  # type: ignore[arg-type]
+                ok = self.policy.is_enabled(WEB_CHANNEL, origin, topic, user_channels)
             (enabled if ok else disabled).append(u)
         return enabled, disabled
 
@@ -167,14 +205,13 @@ class NotificationService:
     async def update(self, user: str, ids: Sequence[str], *, read: bool | None, saved: bool | None
                      ) -> list[Notification]:
         valid = [i.lower() for i in ids if is_uuid(i)]
-        if valid and (read is not None or saved is not None):
-            await self.store.mark(user, valid, read=read, saved=saved, now=self.clock.now_ms())
+        rows = await self.store.mark(user, valid, read=read, saved=saved, now=self.clock.now_ms()) if valid else []
         if read is not None:
             action = "notification_read" if read else "notification_unread"
             await self.signals.publish([Signal(NOTIFICATIONS_CHANNEL,
                                                {"action": action, "notification_ids": list(ids)},
                                                (user,))])
-        return await self.store.by_ids(user, valid) if valid else []
+        return rows
 
     # -- settings -----------------------------------------------------------------------------
 

@@ -76,3 +76,60 @@ user_settings = sa.Table(
     sa.UniqueConstraint("settings_key_hash", name="ux_user_settings_key"),
     sa.Index("ix_user_settings_user", "user_ref"),
 )
+
+signal_event = sa.Table(
+    "signal_event", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("user_ref", sa.String(255)),
+    sa.Column("channel", sa.String(255), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created", Ms, nullable=False),
+    sa.Index("ix_signal_event_created", "created"),
+    sqlite_autoincrement=True,
+)
+
+# -- the delivery ledger (migration 0003): one row per notification x user x channel x target ------
+
+delivery = sa.Table(
+    "delivery", metadata,
+    sa.Column("id", Id, primary_key=True),  # the idempotency key, stable across attempts
+    sa.Column("send_id", Id, nullable=False),
+    sa.Column("notification_id", Id, nullable=False),
+    sa.Column("user_ref", sa.String(255)),
+    sa.Column("channel", sa.String(255), nullable=False),
+    sa.Column("target", sa.Text),
+    sa.Column("route_key", sa.Text, nullable=False),
+    sa.Column("resend", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("scope", sa.String(255)),
+    sa.Column("snapshot", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_base", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", Ms, nullable=False),
+    sa.Column("claimed_by", sa.String(255)),
+    sa.Column("created", Ms, nullable=False),
+    sa.Column("updated", Ms, nullable=False),
+    sa.Column("delivered_at", Ms),
+    sa.Column("detail", sa.Text),
+    sa.Column("receipt", sa.Text),
+    sa.Index("ix_delivery_due", "channel", "status", "next_attempt_at"),
+    sa.Index("ix_delivery_status_updated", "status", "updated"),
+    sa.Index("ix_delivery_notification", "notification_id"),
+    sa.Index("ix_delivery_send", "send_id"),
+    sa.Index("ix_delivery_scope", "origin", "scope", "route_key"),
+)
+
+delivery_attempt = sa.Table(
+    "delivery_attempt", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", Id, sa.ForeignKey("delivery.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started", Ms, nullable=False),
+    sa.Column("finished", Ms, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("worker", sa.String(255)),
+    sa.Index("ix_delivery_attempt_delivery", "delivery_id", "attempt"),
+    sqlite_autoincrement=True,
+)

@@ -30,9 +30,9 @@ _B_COLS = ("b.id, NULL, b.created, s.saved, s.read, b.updated, b.origin, b.title
 _ORDER_COLUMN = {"user": "user_ref"}
 _FIELDS = ("id", "created", "saved", "read", "updated", "origin", "title", "description", "link", "topic",
            "severity", "scope", "icon")
-_N_ORDER: dict[str, str | None] = {f: f"n.{f}" for f in _FIELDS} | {"user": "n.user_ref"}
-_B_ORDER: dict[str, str | None] = ({f: f"b.{f}" for f in _FIELDS}
-                                   | {"user": None, "read": "s.read", "saved": "s.saved"})
+_N_ORDER: dict[str, str | None] = {**{f: f"n.{f}" for f in _FIELDS}, "user": "n.user_ref"}
+_B_ORDER: dict[str, str | None] = {**{f: f"b.{f}" for f in _FIELDS},
+                                   "user": None, "read": "s.read", "saved": "s.saved"}
 
 _UPSERT_SET = (
     "title = excluded.title, "
@@ -101,6 +101,14 @@ class SqlNotificationStore:
         self.d = db.dialect
         self._insert_users_sql = self._build_insert_users()
         self._insert_broadcast_sql = self._build_insert_broadcast()
+        d = self.d
+        self._by_ids_sql = (
+            f"SELECT {_N_COLS} FROM notification n WHERE n.user_ref = :user AND "
+            + d.in_list("n.id", "ids", uuid=True)
+            + f" UNION ALL SELECT {_B_COLS} FROM broadcast b LEFT JOIN broadcast_user_status s "
+            "ON s.broadcast_id = b.id AND s.user_ref = :user WHERE " + d.in_list("b.id", "ids", uuid=True)
+            + " ORDER BY 3 DESC"
+        )
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -334,15 +342,7 @@ class SqlNotificationStore:
     async def by_ids(self, user: str, ids: Sequence[str]) -> list[Notification]:
         if not ids:
             return []
-        d = self.d
-        sql = (
-            f"SELECT {_N_COLS} FROM notification n WHERE n.user_ref = :user AND "
-            + d.in_list("n.id", "ids", uuid=True)
-            + f" UNION ALL SELECT {_B_COLS} FROM broadcast b LEFT JOIN broadcast_user_status s "
-            "ON s.broadcast_id = b.id AND s.user_ref = :user WHERE " + d.in_list("b.id", "ids", uuid=True)
-            + " ORDER BY 3 DESC"
-        )
-        rows = await self.db.fetch(sql, {"user": user, "ids": d.encode_list(list(ids))})
+        rows = await self.db.fetch(self._by_ids_sql, {"user": user, "ids": self.d.encode_list(list(ids))})
         return [_row_to_notification(r) for r in rows]
 
     async def status(self, user: str) -> Status:
@@ -367,7 +367,9 @@ class SqlNotificationStore:
     # -- updating -----------------------------------------------------------------------------
 
     async def mark(self, user: str, ids: Sequence[str], *, read: bool | None, saved: bool | None,
-                   now: int) -> None:
+                   now: int) -> list[Notification]:
+        """Set or clear read/saved on the caller's rows and broadcast status rows with these ids;
+        returns the caller-visible rows after the change, newest first (one statement on PostgreSQL)."""
         d = self.d
         fields: dict[str, int | None] = {}
         if read is not None:
@@ -375,18 +377,30 @@ class SqlNotificationStore:
         if saved is not None:
             fields["saved"] = now if saved else None
         if not fields:
-            return
+            return await self.by_ids(user, ids)
         params: dict[str, Any] = {"user": user, "ids": d.encode_list(list(ids)), **fields}
         assignments = ", ".join(f"{c} = :{c}" for c in fields)
         values = ", ".join(f"CAST(:{c} AS BIGINT)" if d.name == "postgresql" else f":{c}" for c in fields)
+        update_sql = (f"UPDATE notification SET {assignments} WHERE user_ref = :user AND "
+                      + d.in_list("id", "ids", uuid=True))
+        status_sql = (
+            f"INSERT INTO broadcast_user_status (broadcast_id, user_ref, {', '.join(fields)}) "
+            f"SELECT b.id, :user, {values} FROM broadcast b WHERE " + d.in_list("b.id", "ids", uuid=True)
+            + " ON CONFLICT (broadcast_id, user_ref) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in fields))
+        if d.name == "postgresql":
+            rows = await self.db.fetch(
+                f"WITH un AS ({update_sql} RETURNING {COLUMNS}), "
+                f"bs AS ({status_sql} RETURNING broadcast_id, read, saved) "
+                f"SELECT * FROM un UNION ALL SELECT b.id, NULL, b.created, bs.saved, bs.read, b.updated, "
+                "b.origin, b.title, b.description, b.link, b.topic, b.severity, b.scope, b.icon "
+                "FROM bs JOIN broadcast b ON b.id = bs.broadcast_id ORDER BY 3 DESC", params)
+            return [_row_to_notification(r) for r in rows]
         async with self.db.transaction() as tx:
-            await tx.execute(f"UPDATE notification SET {assignments} WHERE user_ref = :user AND "
-                             + d.in_list("id", "ids", uuid=True), params)
-            await tx.execute(
-                f"INSERT INTO broadcast_user_status (broadcast_id, user_ref, {', '.join(fields)}) "
-                f"SELECT b.id, :user, {values} FROM broadcast b WHERE " + d.in_list("b.id", "ids", uuid=True)
-                + " ON CONFLICT (broadcast_id, user_ref) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in fields), params)
+            await tx.execute(update_sql, params)
+            await tx.execute(status_sql, params)
+            rows = await tx.fetch(self._by_ids_sql, {"user": user, "ids": params["ids"]})
+        return [_row_to_notification(r) for r in rows]
 
     # -- settings -----------------------------------------------------------------------------
 
