@@ -30,9 +30,21 @@ from herald.core.errors import AuthenticationError
 from herald.core.model import WEB_CHANNEL, Principal
 from herald.core.ports import SignalPublisher
 from herald.core.service import NotificationService
-from herald.core.settings_model import ChannelSetting, OriginSetting, SettingsDocument, TopicSetting
+from herald.core.settings_model import (
+    ChannelSetting,
+    OriginSetting,
+    SettingsDocument,
+    SettingsPolicy,
+    TopicSetting,
+)
 from herald.core.tasks import spawn
-from herald.processors.runtime import DeliveryRuntime, delivery_settings, load_configured_processors
+from herald.processors import Processor
+from herald.processors.runtime import (
+    DeliveryRuntime,
+    DeliverySettings,
+    delivery_settings,
+    load_configured_processors,
+)
 from herald.retention import RetentionJob
 from herald.signals import Signals, SignalsWsProtocol
 from herald.store import migrate
@@ -120,6 +132,21 @@ class Herald:
         await self.db.close()
 
 
+def _catalog(config: HeraldConfig) -> FileCatalog:
+    return FileCatalog.from_files(config.catalog.files) if config.catalog.files else FileCatalog.demo()
+
+
+def _processing(config: HeraldConfig, catalog: FileCatalog, clock: SystemClock
+                ) -> tuple[list[Processor[Any]], SettingsPolicy, DeliverySettings]:
+    """The configured processors, the settings policy over `Web` + their channels, delivery settings."""
+    processors = load_configured_processors(config.notifications.processors, app_base_url=config.app.base_url,
+                                            directory=catalog, data_dir=config.data_path, clock=clock)
+    delivery = delivery_settings((config.notifications.model_extra or {}).get("delivery"))
+    policy = SettingsPolicy(default_settings(config.notifications.default_settings),
+                            [WEB_CHANNEL, *(p.name for p in processors)])
+    return processors, policy, delivery
+
+
 async def build(config: HeraldConfig, *, ws_protocol_class: type[SignalsWsProtocol] | None = None) -> Herald:
     data = config.data_path
     data.mkdir(parents=True, exist_ok=True)
@@ -127,18 +154,12 @@ async def build(config: HeraldConfig, *, ws_protocol_class: type[SignalsWsProtoc
     assert url is not None
     if config.database.migrate_on_start:
         await migrate.upgrade_async(url)
-    catalog = FileCatalog.from_files(config.catalog.files) if config.catalog.files else FileCatalog.demo()
+    catalog = _catalog(config)
     clock = SystemClock()
     # processors and their settings are validated before anything is opened: a bad one stops start-up
-    processors = load_configured_processors(config.notifications.processors, app_base_url=config.app.base_url,
-                                            directory=catalog, data_dir=data, clock=clock)
-    delivery = delivery_settings((config.notifications.model_extra or {}).get("delivery"))
+    processors, policy, delivery = _processing(config, catalog, clock)
     db = await connect(url)
     authenticator = Authenticator(auth_config(config), load_or_create_signing_key(data))
-    from herald.core.settings_model import SettingsPolicy
-
-    channels = [WEB_CHANNEL, *(p.name for p in processors)]
-    policy = SettingsPolicy(default_settings(config.notifications.default_settings), channels)
     deliveries = DeliveryRuntime.create(processors, db, policy, delivery, clock)
 
     async def authenticate_request(request: Request) -> Principal:
@@ -196,15 +217,9 @@ async def build_worker(config: HeraldConfig) -> tuple[DeliveryRuntime, Database,
     assert url is not None
     if config.database.migrate_on_start:
         await migrate.upgrade_async(url)
-    catalog = FileCatalog.from_files(config.catalog.files) if config.catalog.files else FileCatalog.demo()
+    catalog = _catalog(config)
     clock = SystemClock()
-    processors = load_configured_processors(config.notifications.processors, app_base_url=config.app.base_url,
-                                            directory=catalog, data_dir=config.data_path, clock=clock)
-    delivery = delivery_settings((config.notifications.model_extra or {}).get("delivery"))
-    from herald.core.settings_model import SettingsPolicy
-
-    policy = SettingsPolicy(default_settings(config.notifications.default_settings),
-                            [WEB_CHANNEL, *(p.name for p in processors)])
+    processors, policy, delivery = _processing(config, catalog, clock)
     db = await connect(url)
     return DeliveryRuntime.create(processors, db, policy, delivery, clock), db, catalog
 

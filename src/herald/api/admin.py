@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from herald.api.errors import error_response
-from herald.api.notifications import Authenticate, json_response
-from herald.core.errors import AuthenticationError, HeraldError, NotAllowedError
+from herald.api.notifications import json_response
+from herald.api.principals import Authenticate, require_principal
+from herald.core.errors import HeraldError
 
 MOUNT = "/api/herald"
 
@@ -23,13 +24,7 @@ class AdminApi:
 
     async def reload(self, request: Request) -> Response:
         try:
-            client = request.client
-            principal = await self.auth.authenticate(request.headers.get("authorization"), request.headers,
-                                                     client.host if client else None)
-            if principal is None:
-                raise AuthenticationError("Missing credentials")
-            if principal.kind != "service":
-                raise NotAllowedError("This endpoint does not allow 'user' credentials")
+            await require_principal(self.auth, request, "service")
             return json_response(await self._reload_catalog())
         except HeraldError as e:
             return error_response(request, e, MOUNT)

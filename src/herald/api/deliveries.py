@@ -20,9 +20,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from herald.api.errors import error_response
-from herald.api.notifications import Authenticate, json_response
+from herald.api.notifications import json_response
+from herald.api.principals import Authenticate, require_principal
 from herald.core.clock import Clock
-from herald.core.errors import AuthenticationError, InputError, NotAllowedError, NotFoundError
+from herald.core.errors import InputError, NotFoundError
 from herald.processors.runtime import DeliveryRuntime
 
 MOUNT = "/api/herald"
@@ -59,13 +60,7 @@ class DeliveriesApi:
         self.clock = clock
 
     async def _service(self, request: Request) -> None:
-        client = request.client
-        principal = await self.auth.authenticate(request.headers.get("authorization"), request.headers,
-                                                 client.host if client else None)
-        if principal is None:
-            raise AuthenticationError("Missing credentials")
-        if principal.kind != "service":
-            raise NotAllowedError(f"This endpoint does not allow '{principal.kind}' credentials")
+        await require_principal(self.auth, request, "service")
 
     def _guard(self, handler: Endpoint) -> Endpoint:
         async def endpoint(request: Request) -> Response:

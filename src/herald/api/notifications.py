@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 import orjson
 from starlette.requests import Request
@@ -12,18 +12,14 @@ from starlette.routing import BaseRoute, Route
 
 from herald.api import wire
 from herald.api.errors import JSON_TYPE, error_response
+from herald.api.principals import Authenticate, require_principal
 from herald.api.query import parse_list_query, parse_topics_query, require_no_params
-from herald.core.errors import AuthenticationError, HeraldError, InputError, NotAllowedError
+from herald.core.errors import HeraldError, InputError
 from herald.core.model import Principal
 from herald.core.service import NotificationService
 
 MOUNT = "/api/notifications"
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-class Authenticate(Protocol):
-    async def authenticate(self, authorization: str | None, headers: Mapping[str, str],
-                           client_host: str | None) -> Principal | None: ...
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -40,16 +36,8 @@ class NotificationsApi:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    async def _principal(self, request: Request, kind: str) -> Principal:
-        headers = request.headers
-        client = request.client
-        principal = await self.auth.authenticate(headers.get("authorization"), headers,
-                                                 client.host if client else None)
-        if principal is None:
-            raise AuthenticationError("Missing credentials")
-        if principal.kind != kind:
-            raise NotAllowedError(f"This endpoint does not allow '{principal.kind}' credentials")
-        return principal
+    async def _principal(self, request: Request, kind: Literal["user", "service"]) -> Principal:
+        return await require_principal(self.auth, request, kind)
 
     async def _json(self, request: Request) -> Any:
         declared = request.headers.get("content-length")
