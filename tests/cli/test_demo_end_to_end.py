@@ -52,3 +52,46 @@ def test_demo_serve_send_and_read(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=20)
     assert "herald token user:default/alice" in out
     assert token not in out
+
+
+def test_catalog_reload_through_a_running_server(tmp_path: Path) -> None:
+    import yaml
+
+    from herald.catalog.generate import generate_org
+
+    org = tmp_path / "org.yaml"
+    org.write_text(generate_org(20, 3))
+    port = _free_port()
+    cfg = tmp_path / "herald.yaml"
+    token = "reload-test-service-token-0123"
+    cfg.write_text(yaml.safe_dump({
+        "server": {"host": "127.0.0.1", "port": port}, "dataDir": str(tmp_path / "data"),
+        "catalog": {"files": [str(org)], "watch": False},
+        "auth": {"serviceTokens": [{"token": token, "subject": "external:ops"}]}}))
+    proc = subprocess.Popen([HERALD, "serve", "--config", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        org.write_text(generate_org(30, 3))
+        out = subprocess.run([HERALD, "catalog", "reload", "--config", str(cfg), "--service-token", token],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "reloaded: 30 users" in out.stdout
+        org.write_text("kind: User\nmetadata: {}\n")
+        out = subprocess.run([HERALD, "catalog", "reload", "--config", str(cfg), "--service-token", token],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and "kept the previous org" in out.stdout and "30 users" in out.stdout
+        r = httpx.post(base + "/api/herald/catalog/reload")
+        assert r.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(20)

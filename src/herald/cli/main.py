@@ -165,6 +165,39 @@ def catalog_check(files: Annotated[list[Path], typer.Argument(help="Entity YAML 
     raise typer.Exit(0 if report.ok else 1)
 
 
+@catalog_app.command("reload")
+def catalog_reload(
+    url: Annotated[str | None, typer.Option(help="Herald base URL (default: from config).")] = None,
+    service_token: Annotated[str | None, typer.Option(envvar="HERALD_TOKEN",
+                                                      help="Service token ($HERALD_TOKEN).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Make a running Herald re-read its org files now (it also does when they change)."""
+    import httpx
+
+    cfg = _load(config)
+    base = url or f"http://{cfg.server.host}:{cfg.server.port}"
+    tok = service_token or (_demo_token_file(cfg).read_text().strip() if _demo_token_file(cfg).exists() else None)
+    if not tok:
+        typer.secho("no service token: pass --service-token or set HERALD_TOKEN", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        r = httpx.post(base.rstrip("/") + "/api/herald/catalog/reload",
+                       headers={"Authorization": f"Bearer {tok}"}, timeout=60)
+    except httpx.HTTPError as e:
+        typer.secho(f"cannot reach {base}: {e}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    if r.status_code != 200:
+        typer.secho(f"{r.status_code}: {r.text}", fg="red", err=True)
+        raise typer.Exit(1)
+    body = r.json()
+    state = "reloaded" if body["reloaded"] else "kept the previous org (see errors)"
+    typer.echo(f"{state}: {body['users']} users, {body['groups']} groups, {body['entities']} other entities")
+    for err in body.get("errors", []):
+        typer.secho(f"  error: {err}", fg="red")
+    raise typer.Exit(0 if body["reloaded"] else 1)
+
+
 @app.command()
 def send(
     title: Annotated[str, typer.Option(help="Notification title.")],
