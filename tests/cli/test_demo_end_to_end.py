@@ -45,6 +45,12 @@ def test_demo_serve_send_and_read(tmp_path: Path) -> None:
         assert r.status_code == 200
         assert [n["payload"]["title"] for n in r.json()["notifications"]] == ["Hello from the quick start"]
         assert r.json()["notifications"][0]["origin"] == "external:herald-cli"
+        settings = httpx.get(base + "/api/notifications/settings", headers={"Authorization": f"Bearer {token}"})
+        assert [c["id"] for c in settings.json()["channels"]] == ["Web", "Email"]
+        deadline = time.monotonic() + 30
+        while not list((tmp_path / "herald-data" / "mail").glob("*.eml")):   # the demo's email channel
+            assert time.monotonic() < deadline, "the demo email was not written"
+            time.sleep(0.2)
         users = httpx.get(base + "/api/herald/dev/users").json()["users"]
         assert any(u["ref"] == "user:default/alice" for u in users)
     finally:

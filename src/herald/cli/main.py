@@ -65,7 +65,9 @@ def serve(
             "  First notification: herald send --to user:default/alice --title 'Hello from Herald'\n"
             "                      (uses the demo sender token in " + str(cfg.data_path) + ")"
         )
-    _ensure_demo_sender(cfg) if demo else None
+    if demo:
+        _ensure_demo_sender(cfg)
+        _demo_email(cfg)
     _check_processors(cfg)
     run_server(cfg)
 
@@ -80,6 +82,14 @@ def _check_processors(cfg: Any) -> None:
     except ProcessorConfigError as e:
         typer.secho(f"configuration error: {e}", fg="red", err=True)
         raise typer.Exit(2) from None
+
+
+def _demo_email(cfg: Any) -> None:
+    """The demo shows an Email channel too: messages are written as .eml files under <dataDir>/mail."""
+    processors = cfg.notifications.processors
+    if "email" not in processors:
+        processors["email"] = {"transportConfig": {"transport": "stream"}, "sender": "herald@localhost"}
+        typer.echo(f"  Email (demo): messages are written to {Path(cfg.data_path) / 'mail'}")
 
 
 def _redact(url: str | None) -> str:
