@@ -147,18 +147,23 @@ def _processing(config: HeraldConfig, catalog: FileCatalog, clock: SystemClock
     return processors, policy, delivery
 
 
-async def build(config: HeraldConfig, *, ws_protocol_class: type[SignalsWsProtocol] | None = None) -> Herald:
-    data = config.data_path
-    data.mkdir(parents=True, exist_ok=True)
+async def _open(config: HeraldConfig) -> tuple[Database, FileCatalog, SystemClock, list[Processor[Any]],
+                                             SettingsPolicy, DeliverySettings]:
+    """Migrate, load the org and the processors (a bad one stops start-up before anything opens), connect."""
     url = config.database.url
     assert url is not None
     if config.database.migrate_on_start:
         await migrate.upgrade_async(url)
     catalog = _catalog(config)
     clock = SystemClock()
-    # processors and their settings are validated before anything is opened: a bad one stops start-up
     processors, policy, delivery = _processing(config, catalog, clock)
-    db = await connect(url)
+    return await connect(url), catalog, clock, processors, policy, delivery
+
+
+async def build(config: HeraldConfig, *, ws_protocol_class: type[SignalsWsProtocol] | None = None) -> Herald:
+    data = config.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    db, catalog, clock, processors, policy, delivery = await _open(config)
     authenticator = Authenticator(auth_config(config), load_or_create_signing_key(data))
     deliveries = DeliveryRuntime.create(processors, db, policy, delivery, clock)
 
@@ -213,14 +218,7 @@ async def build_worker(config: HeraldConfig) -> tuple[DeliveryRuntime, Database,
 
     The caller starts `runtime.start(run_worker=True)`, and stops the runtime and closes the
     database when done."""
-    url = config.database.url
-    assert url is not None
-    if config.database.migrate_on_start:
-        await migrate.upgrade_async(url)
-    catalog = _catalog(config)
-    clock = SystemClock()
-    processors, policy, delivery = _processing(config, catalog, clock)
-    db = await connect(url)
+    db, catalog, clock, processors, policy, delivery = await _open(config)
     return DeliveryRuntime.create(processors, db, policy, delivery, clock), db, catalog
 
 

@@ -175,6 +175,29 @@ def catalog_check(files: Annotated[list[Path], typer.Argument(help="Entity YAML 
     raise typer.Exit(0 if report.ok else 1)
 
 
+def _post_as_service(config: Path | None, url: str | None, token: str | None, path: str, body: Any) -> Any:
+    """POST to a running Herald with a service token (the demo's own when none is given); exits on errors."""
+    import httpx
+
+    cfg = _load(config)
+    base = url or f"http://{cfg.server.host}:{cfg.server.port}"
+    if not token and _demo_token_file(cfg).exists():
+        token = _demo_token_file(cfg).read_text().strip()
+    if not token:
+        typer.secho("no service token: pass --service-token or set HERALD_TOKEN", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        r = httpx.post(base.rstrip("/") + path, json=body, headers={"Authorization": f"Bearer {token}"},
+                       timeout=60)
+    except httpx.HTTPError as e:
+        typer.secho(f"cannot reach {base}: {e}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    if r.status_code != 200:
+        typer.secho(f"{r.status_code}: {r.text}", fg="red", err=True)
+        raise typer.Exit(1)
+    return r.json()
+
+
 @catalog_app.command("reload")
 def catalog_reload(
     url: Annotated[str | None, typer.Option(help="Herald base URL (default: from config).")] = None,
@@ -183,24 +206,7 @@ def catalog_reload(
     config: ConfigOpt = None,
 ) -> None:
     """Make a running Herald re-read its org files now (it also does when they change)."""
-    import httpx
-
-    cfg = _load(config)
-    base = url or f"http://{cfg.server.host}:{cfg.server.port}"
-    tok = service_token or (_demo_token_file(cfg).read_text().strip() if _demo_token_file(cfg).exists() else None)
-    if not tok:
-        typer.secho("no service token: pass --service-token or set HERALD_TOKEN", fg="red", err=True)
-        raise typer.Exit(2)
-    try:
-        r = httpx.post(base.rstrip("/") + "/api/herald/catalog/reload",
-                       headers={"Authorization": f"Bearer {tok}"}, timeout=60)
-    except httpx.HTTPError as e:
-        typer.secho(f"cannot reach {base}: {e}", fg="red", err=True)
-        raise typer.Exit(1) from None
-    if r.status_code != 200:
-        typer.secho(f"{r.status_code}: {r.text}", fg="red", err=True)
-        raise typer.Exit(1)
-    body = r.json()
+    body = _post_as_service(config, url, service_token, "/api/herald/catalog/reload", None)
     state = "reloaded" if body["reloaded"] else "kept the previous org (see errors)"
     typer.echo(f"{state}: {body['users']} users, {body['groups']} groups, {body['entities']} other entities")
     for err in body.get("errors", []):
@@ -223,30 +229,11 @@ def send(
     config: ConfigOpt = None,
 ) -> None:
     """Send a notification through the API."""
-    import httpx
-
-    cfg = _load(config)
-    base = url or f"http://{cfg.server.host}:{cfg.server.port}"
-    tok = service_token
-    if not tok and _demo_token_file(cfg).exists():
-        tok = _demo_token_file(cfg).read_text().strip()
-    if not tok:
-        typer.secho("no service token: pass --service-token or set HERALD_TOKEN", fg="red", err=True)
-        raise typer.Exit(2)
     payload = {k: v for k, v in {"title": title, "description": description, "link": link,
                                  "severity": severity, "topic": topic, "scope": scope}.items() if v}
     recipients = {"type": "entity", "entityRef": to} if to else {"type": "broadcast"}
-    try:
-        r = httpx.post(base.rstrip("/") + "/api/notifications/notifications",
-                       json={"recipients": recipients, "payload": payload},
-                       headers={"Authorization": f"Bearer {tok}"}, timeout=30)
-    except httpx.HTTPError as e:
-        typer.secho(f"cannot reach {base}: {e}", fg="red", err=True)
-        raise typer.Exit(1) from None
-    if r.status_code != 200:
-        typer.secho(f"{r.status_code}: {r.text}", fg="red", err=True)
-        raise typer.Exit(1)
-    sent = r.json()
+    sent = _post_as_service(config, url, service_token, "/api/notifications/notifications",
+                            {"recipients": recipients, "payload": payload})
     typer.echo(f"sent to {len(sent)} inbox(es)")
     json.dump(sent, sys.stdout, indent=2)
     sys.stdout.write("\n")
