@@ -95,7 +95,6 @@ class Herald:
     service: NotificationService
     signals: Signals
     routes: list[BaseRoute]
-    background: list[Any] = field(default_factory=list)
     deliveries: DeliveryRuntime | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -224,12 +223,9 @@ async def build_worker(config: HeraldConfig) -> tuple[DeliveryRuntime, Database,
 
 def asgi_app(config: HeraldConfig, *, ws_protocol_class: type[SignalsWsProtocol] | None = None) -> Starlette:
     """The whole service as one ASGI app; parts are built in the lifespan (no work at import)."""
-    holder: dict[str, Herald] = {}
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         herald = await build(config, ws_protocol_class=ws_protocol_class)
-        holder["herald"] = herald
         app.router.routes.extend(herald.routes)
         app.state.herald = herald
         await herald.start()

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from herald.core.model import ListFilter, ListQuery, Notification, Page, Status
+from herald.core.model import ListFilter, ListQuery, Notification, Page, Sent, Status
 from herald.core.settings_model import StoredSetting
 
 
@@ -23,14 +23,6 @@ class NewNotification:
     topic: str | None
     scope: str | None
     icon: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRow:
-    """A row written by a send, and whether it was inserted (fresh) or a scoped row updated in place."""
-
-    notification: Notification
-    fresh: bool
 
 
 def route_key(channel: str, user: str | None, target: str | None) -> str:
@@ -76,7 +68,7 @@ class NotificationStore(Protocol):
     async def save_user_notifications(
         self, base: NewNotification, users: Sequence[str], ids: Sequence[str],
         outbox: Outbox | None = None,
-    ) -> list[StoredRow]:
+    ) -> list[Sent]:
         """Insert one row per user, or for scoped sends update the (user, origin, scope) row in place.
 
         With an outbox, its deliveries are written in the same transaction (and pending deliveries
@@ -85,7 +77,7 @@ class NotificationStore(Protocol):
         ...
 
     async def save_broadcast(self, base: NewNotification, id: str, outbox: Outbox | None = None
-                             ) -> StoredRow: ...
+                             ) -> Sent: ...
 
     async def list_page(self, user: str, query: ListQuery) -> Page: ...
 

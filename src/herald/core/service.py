@@ -70,7 +70,7 @@ class SendHooks:
       same transaction as the notifications. It gets every resolved user, those left out of the
       Web inbox included (spec §3.4.2 step 4), and every user's stored settings for all channels
       (one query for all of them);
-    * `after_store` is told what was stored and which users were left out of the Web inbox."""
+    * `after_store` is told, after the commit, which deliveries were enqueued (to wake a worker)."""
 
     async def prepare(self, principal: Principal, request: SendRequest) -> SendRequest:
         return request
@@ -83,8 +83,7 @@ class SendHooks:
                               settings: Mapping[str, UserChannels]) -> Outbox | None:
         return None
 
-    async def after_store(self, request: SendRequest, origin: str, stored: Sequence[Sent],
-                          web_disabled_users: Sequence[str], base: NewNotification) -> None:
+    async def after_store(self, outbox: Outbox | None) -> None:
         return None
 
 
@@ -130,10 +129,9 @@ class NotificationService:
         recipients = request.recipients
         if isinstance(recipients, BroadcastRecipients):
             outbox = await self.hooks.plan_deliveries(request, base, (), (), {})
-            row = await self.store.save_broadcast(base, self.new_id(), outbox)
-            sent = [Sent(row.notification, row.fresh)]
-            await self.signals.publish([Signal(NOTIFICATIONS_CHANNEL, _new(row.notification.id))])
-            await self.hooks.after_store(request, origin, sent, (), base)
+            sent = [await self.store.save_broadcast(base, self.new_id(), outbox)]
+            await self.signals.publish([Signal(NOTIFICATIONS_CHANNEL, _new(sent[0].notification.id))])
+            await self.hooks.after_store(outbox)
             return sent
         if not isinstance(recipients, EntityRecipients):  # pragma: no cover - parsing guarantees it
             raise InputError("Invalid recipients type, please use either 'broadcast' or 'entity'")
@@ -145,15 +143,13 @@ class NotificationService:
         settings = await self._user_settings(users)
         enabled, disabled = self._web_enabled(users, origin, payload.topic, settings)
         outbox = await self.hooks.plan_deliveries(request, base, users, disabled, settings)
-        rows = await self.store.save_user_notifications(base, enabled, [self.new_id() for _ in enabled],
-                                                        outbox)
-        sent = [Sent(r.notification, r.fresh) for r in rows]
+        sent = await self.store.save_user_notifications(base, enabled, [self.new_id() for _ in enabled], outbox)
         if sent:
             await self.signals.publish(
                 [Signal(NOTIFICATIONS_CHANNEL, _new(s.notification.id), (s.notification.user or "",))
                  for s in sent]
             )
-        await self.hooks.after_store(request, origin, sent, disabled, base)
+        await self.hooks.after_store(outbox)
         return sent
 
     async def _user_settings(self, users: list[str]) -> dict[str, UserChannels]:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from herald.core.clock import Clock
-from herald.core.model import BroadcastRecipients, EntityRecipients, Principal, SendRequest, Sent
+from herald.core.model import BroadcastRecipients, EntityRecipients, Principal, SendRequest
 from herald.core.ports import NewNotification, Outbox, OutboxEntry
 from herald.core.service import SendHooks, UserChannels
 from herald.core.settings_model import SettingsPolicy
@@ -125,7 +125,6 @@ class ProcessorHooks(SendHooks):
                       snapshot=orjson.dumps(snapshot(base, request)).decode(), entries=tuple(entries),
                       now=self.clock.now_ms())
 
-    async def after_store(self, request: SendRequest, origin: str, stored: Sequence[Sent],
-                          web_disabled_users: Sequence[str], base: NewNotification) -> None:
-        if self.processors and self.on_enqueued is not None:
+    async def after_store(self, outbox: Outbox | None) -> None:
+        if outbox is not None and self.on_enqueued is not None:
             self.on_enqueued()

@@ -56,6 +56,7 @@ from herald.processors._api import (
     format_validation_error,
 )
 from herald.processors._email.addresses import TtlCache
+from herald.processors._http import LazyClient
 from herald.processors._throttle import Throttle
 from herald.processors._webhook import retry_after_ms
 
@@ -146,8 +147,7 @@ class SlackProcessor(Processor[SlackSettings]):
         super().__init__(settings, context)
         self.workspaces = {w.name or str(i): _Workspace(w.name or str(i), w, context.clock.now_ms)
                            for i, w in enumerate(settings.workspaces)}
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._http = LazyClient(transport, timeout=15.0)
 
     @classmethod
     def parse_settings(cls, raw: Any) -> ProcessorSettings:
@@ -174,15 +174,10 @@ class SlackProcessor(Processor[SlackSettings]):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(transport=self._transport, timeout=15.0, follow_redirects=False,
-                                             trust_env=False)
-        return self._client
+        return self._http.get()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.aclose()
 
     # -- planning ---------------------------------------------------------------------------
 

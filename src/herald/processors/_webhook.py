@@ -58,6 +58,7 @@ from herald.processors._api import (
     ProcessorSettings,
     SettingsModel,
 )
+from herald.processors._http import LazyClient
 from herald.processors._secrets import SecretUrl
 
 SIGNATURE_HEADER = "X-Herald-Signature"
@@ -154,8 +155,7 @@ class WebhookProcessor(Processor[WebhookSettings]):
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         super().__init__(settings, context)
         self._endpoints = {e.name: e for e in settings.endpoints}
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._http = LazyClient(transport, headers={"User-Agent": USER_AGENT})
 
     def limits(self) -> Limits:
         s = self.settings
@@ -164,15 +164,10 @@ class WebhookProcessor(Processor[WebhookSettings]):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False,
-                                             headers={"User-Agent": USER_AGENT}, trust_env=False)
-        return self._client
+        return self._http.get()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.aclose()
 
     async def plan(self, notification: NewNotification, request: SendRequest) -> DeliveryPlan:
         names = tuple(e.name for e in self.settings.endpoints

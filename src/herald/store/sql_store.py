@@ -12,10 +12,11 @@ from herald.core.model import (
     Notification,
     OrderField,
     Page,
+    Sent,
     Status,
     severities_at_least,
 )
-from herald.core.ports import NewNotification, Outbox, StoredRow, route_key
+from herald.core.ports import NewNotification, Outbox, route_key
 from herald.core.settings_model import StoredSetting
 from herald.store.database import Database, Dialect, Executor, Row
 
@@ -148,7 +149,7 @@ class SqlNotificationStore:
         }
 
     async def save_user_notifications(self, base: NewNotification, users: Sequence[str],
-                                      ids: Sequence[str], outbox: Outbox | None = None) -> list[StoredRow]:
+                                      ids: Sequence[str], outbox: Outbox | None = None) -> list[Sent]:
         if outbox is not None and outbox.entries:
             async with self.db.transaction() as tx:
                 stored = await self._upsert_users(tx, base, users, ids)
@@ -157,7 +158,7 @@ class SqlNotificationStore:
         return await self._upsert_users(self.db, base, users, ids)
 
     async def _upsert_users(self, ex: Executor, base: NewNotification, users: Sequence[str],
-                            ids: Sequence[str]) -> list[StoredRow]:
+                            ids: Sequence[str]) -> list[Sent]:
         if not users:
             return []
         params = self._base_params(base)
@@ -169,15 +170,15 @@ class SqlNotificationStore:
         rows = await ex.fetch(self._insert_users_sql, params)  # one atomic statement
         by_user = {r[1]: _row_to_notification(r) for r in rows}
         fresh_ids = set(ids)
-        out: list[StoredRow] = []
+        out: list[Sent] = []
         for u in users:
             n = by_user.get(u)
             if n is not None:
-                out.append(StoredRow(n, n.id in fresh_ids))
+                out.append(Sent(n, n.id in fresh_ids))
         return out
 
     async def save_broadcast(self, base: NewNotification, id: str, outbox: Outbox | None = None
-                             ) -> StoredRow:
+                             ) -> Sent:
         params = self._base_params(base)
         params["id"] = id
         async with self.db.transaction() as tx:
@@ -188,14 +189,14 @@ class SqlNotificationStore:
                 # A scoped re-send is unread again for everyone (spec §11.12).
                 await tx.execute("UPDATE broadcast_user_status SET read = NULL WHERE broadcast_id = :id",
                                  {"id": n.id})
-            stored = StoredRow(n, n.id == id)
+            stored = Sent(n, n.id == id)
             if outbox is not None and outbox.entries:
                 await self._write_outbox(tx, outbox, {"": stored})
         return stored
 
     # -- the delivery ledger (transactional outbox) ---------------------------------------------
 
-    async def _write_outbox(self, tx: Executor, outbox: Outbox, stored: dict[str, StoredRow]) -> None:
+    async def _write_outbox(self, tx: Executor, outbox: Outbox, stored: dict[str, Sent]) -> None:
         """Supersede pending deliveries of the same scope and destination, then insert the new ones.
 
         Two statements at most, whatever the number of entries. An entry without a notification id
